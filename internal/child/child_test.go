@@ -360,3 +360,22 @@ func TestSupervisorSpecIsCalledBeforeEveryStart(t *testing.T) {
 		t.Fatalf("got %v %v after %d specs", st, err, n)
 	}
 }
+
+func TestSupervisorDrainEndsWithoutSignalling(t *testing.T) {
+	dir := t.TempDir()
+	s := &Supervisor{Spec: func() (Spec, error) {
+		return sh(`trap 'touch ` + dir + `/term' TERM; while [ ! -e ` + dir + `/go ] ; do sleep 0.01; done; exit 1`), nil
+	}, Policy: Policy{Restart: RestartAlways, Backoff: fastBackoff}}
+	done := make(chan Status)
+	go func() { st, _ := s.Run(context.Background()); done <- st }()
+	testutil.Eventually(t, 5*time.Second, "running", func() bool { return s.Current() != nil })
+	s.Drain()
+	os.WriteFile(dir+"/go", nil, 0o644)
+	st := <-done
+	if st.Code != 1 {
+		t.Fatalf("got %v, want the child's own exit 1 and no restart", st)
+	}
+	if _, err := os.Stat(dir + "/term"); err == nil {
+		t.Fatal("Drain signalled the child")
+	}
+}

@@ -94,11 +94,12 @@ type Supervisor struct {
 	// Rand supplies back-off jitter; nil means none.
 	Rand *rand.Rand
 
-	mu       sync.Mutex
-	cur      *Process
-	stopping bool
-	restart  bool
-	wake     chan struct{}
+	mu        sync.Mutex
+	cur       *Process
+	stopping  bool // no more restarts: the next exit ends Run
+	signalled bool // the stop signal and its SIGKILL timer have been sent
+	restart   bool
+	wake      chan struct{}
 }
 
 // Run supervises until the child ends for good and returns its last Status. The error is
@@ -253,10 +254,14 @@ func (s *Supervisor) Signal(sig syscall.Signal) error {
 // Stop ends supervision: the child gets sig (the one the operator sent, so SIGINT stays SIGINT)
 // and, after StopTimeout, SIGKILL. Run then returns the child's status. Calling it again only
 // forwards sig.
-func (s *Supervisor) Stop(sig syscall.Signal) {
+func (s *Supervisor) Stop(sig syscall.Signal) { s.StopWith(sig, s.stopTimeout()) }
+
+// StopWith is Stop with its own timeout, for callers that spent part of their budget already
+// (Synapse's stop waits for READY before it signals).
+func (s *Supervisor) StopWith(sig syscall.Signal, timeout time.Duration) {
 	s.mu.Lock()
-	first := !s.stopping
-	s.stopping = true
+	first := !s.signalled
+	s.stopping, s.signalled = true, true
 	p := s.cur
 	s.poke()
 	s.mu.Unlock()
@@ -268,7 +273,17 @@ func (s *Supervisor) Stop(sig syscall.Signal) {
 		return
 	}
 	s.emit(Event{State: StateStopping, Pid: p.Pid()})
-	go p.Stop(sig, s.stopTimeout())
+	go p.Stop(sig, timeout)
+}
+
+// Drain ends supervision without signalling: the running child is left alone, but when it exits
+// Run returns instead of restarting it, and a back-off wait ends at once. A later Stop or
+// StopWith still signals it.
+func (s *Supervisor) Drain() {
+	s.mu.Lock()
+	s.stopping = true
+	s.poke()
+	s.mu.Unlock()
 }
 
 // Restart stops the running child gracefully (StopSignal, StopTimeout) and starts it again at
