@@ -23,6 +23,9 @@ done
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
 [ -e /usr/lib/git-core/git-http-backend ] || missing+=(git)
 
+# Debian's sshd (started by the config repository tests) refuses to start without this.
+[ "$(id -u)" != 0 ] || mkdir -p /run/sshd
+
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
