@@ -1,0 +1,5 @@
+package homeserver
+
+import "net"
+
+func netDialUnixgram(path string) (net.Conn, error) { return net.Dial("unixgram", path) }
