@@ -40,8 +40,12 @@ type phases struct {
 	rs  []string
 }
 
-func (p *phases) add(ph Phase, _ string, _ time.Time) { p.mu.Lock(); p.got = append(p.got, ph); p.mu.Unlock() }
-func (p *phases) restart(r string)                    { p.mu.Lock(); p.rs = append(p.rs, r); p.mu.Unlock() }
+func (p *phases) add(ph Phase, _ string, _ time.Time) {
+	p.mu.Lock()
+	p.got = append(p.got, ph)
+	p.mu.Unlock()
+}
+func (p *phases) restart(r string) { p.mu.Lock(); p.rs = append(p.rs, r); p.mu.Unlock() }
 func (p *phases) count(ph Phase) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -53,7 +57,11 @@ func (p *phases) count(ph Phase) int {
 	}
 	return n
 }
-func (p *phases) restarts() []string { p.mu.Lock(); defer p.mu.Unlock(); return append([]string(nil), p.rs...) }
+func (p *phases) restarts() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.rs...)
+}
 
 type fixture struct {
 	t   *testing.T
