@@ -77,15 +77,32 @@ func startInit(t *testing.T, newNS bool, env []string, args ...string) *initRun 
 // startProcess runs path with args as PID 1 of a new namespace (newNS) or as a plain child.
 func startProcess(t *testing.T, newNS bool, env []string, path string, args ...string) *initRun {
 	t.Helper()
-	if newNS {
+	return startRun(t, runOpts{newNS: newNS, env: env, path: path, args: args})
+}
+
+// runOpts say how startRun starts a process.
+type runOpts struct {
+	newNS bool   // PID 1 of a new PID namespace
+	root  string // chroot into this root (path and args are then inside it)
+	env   []string
+	path  string
+	args  []string
+}
+
+func startRun(t *testing.T, o runOpts) *initRun {
+	t.Helper()
+	if o.newNS || o.root != "" {
 		testutil.RequireRoot(t)
 	}
 	r := &initRun{t: t, dir: t.TempDir(), done: make(chan struct{})}
-	r.cmd = exec.Command(path, args...)
-	r.cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "LOG_LEVEL=debug", "DIR=" + r.dir}, env...)
+	r.cmd = exec.Command(o.path, o.args...)
+	r.cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "LOG_LEVEL=debug", "DIR=" + r.dir}, o.env...)
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if newNS {
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: o.root}
+	if o.root != "" {
+		r.cmd.Dir = "/"
+	}
+	if o.newNS {
 		r.cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	}
 	if err := r.cmd.Start(); err != nil {

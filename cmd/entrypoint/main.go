@@ -10,6 +10,8 @@ import (
 
 	"github.com/ovrclk/synapse-entrypoint/internal/logging"
 	"github.com/ovrclk/synapse-entrypoint/internal/pid1"
+	"github.com/ovrclk/synapse-entrypoint/internal/status"
+	"github.com/ovrclk/synapse-entrypoint/internal/synapse"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,12 +45,29 @@ func realMain(argv, environ []string, stdout, stderr io.Writer) int {
 		case "version", "--version":
 			fmt.Fprintf(stdout, "entrypoint %s\n", version)
 			return 0
+		case "check":
+			return synapse.RunCheck(args[1:], stdout, stderr, envLookup(env))
+		case "init":
+			return synapse.RunInit(args[1:], stdout, stderr, envLookup(env))
+		case "healthcheck":
+			addr, _ := envLookup(env)("STATUS_ADDR")
+			if addr == "" {
+				addr = status.DefaultAddr
+			}
+			return status.RunHealthcheck(args[1:], stdout, stderr, addr)
 		}
 	}
 	settings, err := loadSettings()
 	if err != nil {
 		fmt.Fprintf(stderr, "entrypoint: %v\n", err)
 		return exitConfig
+	}
+	if isSupervisor {
+		// The values are in settings now. Libraries that start processes with os.Environ()
+		// (kbchat does) must not pass them on.
+		for name := range secretEnv {
+			os.Unsetenv(name)
+		}
 	}
 	role := "init"
 	if isSupervisor {
@@ -68,8 +87,7 @@ func realMain(argv, environ []string, stdout, stderr io.Writer) int {
 	case modeCommand:
 		return superviseCommand(log, settings, cmd, env)
 	default:
-		log.Error("no command given: the default Synapse mode is not built yet; run `entrypoint -- CMD [ARGS...]`")
-		return exitUsage
+		return runSynapse(log, settings, cmd, env)
 	}
 }
 
@@ -101,6 +119,9 @@ func usage(w io.Writer) int {
 	fmt.Fprint(w, `Usage:
   entrypoint [SYNAPSE-ARGS...]      run Synapse under supervision (the image's default)
   entrypoint [--] CMD [ARGS...]     supervise any command, like tini
+  entrypoint check [PATH...]        validate homeserver.yaml offline (--format json, --strict)
+  entrypoint init --server-name N   write a fresh config repository (never overwrites)
+  entrypoint healthcheck            exit 0 when Synapse is ready (--live: the entrypoint is alive)
   entrypoint help                   this text
   entrypoint version                print the version
 

@@ -41,7 +41,7 @@ func superviseCommand(log *zap.Logger, s Settings, argv, env []string) int {
 		status = st
 		return err
 	}, func(error) { sup.Stop(syscall.SIGTERM) })
-	addSignalActor(&g, log, sup)
+	addSignalActor(&g, log, sup, sup.Stop)
 	if err := g.Run(); err != nil {
 		if _, ok := child.StartStatus(err); ok {
 			log.Error("cannot start command", zap.Strings("argv", argv), zap.Error(err), zap.Int("exit_code", status.ExitCode()))
@@ -50,17 +50,16 @@ func superviseCommand(log *zap.Logger, s Settings, argv, env []string) int {
 	return status.ExitCode()
 }
 
-// stopper is what the signal actor needs of whatever it supervises.
-type stopper interface {
-	Stop(sig syscall.Signal)
+// signaller is what the signal actor forwards signals to.
+type signaller interface {
 	Signal(sig syscall.Signal) error
 }
 
-// addSignalActor relays the signals the init passes on: SIGTERM and SIGINT stop the child
-// (the signal itself is forwarded, so SIGINT stays SIGINT); job-control signals the kernel sends
+// addSignalActor relays the signals the init passes on: SIGTERM and SIGINT call stop with the
+// signal (command mode forwards it, so SIGINT stays SIGINT); job-control signals the kernel sends
 // to background processes that touch the terminal (TTIN, TTOU) are dropped, since relaying
 // them would stop the child for the supervisor's own output; everything else is forwarded.
-func addSignalActor(g *run.Group, log *zap.Logger, sup stopper) {
+func addSignalActor(g *run.Group, log *zap.Logger, sup signaller, stop func(syscall.Signal)) {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, pid1.Relayable()...)
 	quit := make(chan struct{})
@@ -72,7 +71,7 @@ func addSignalActor(g *run.Group, log *zap.Logger, sup stopper) {
 				log.Debug("signal", zap.Stringer("signal", sig))
 				switch sig {
 				case syscall.SIGTERM, syscall.SIGINT:
-					sup.Stop(sig)
+					stop(sig)
 				case syscall.SIGTTIN, syscall.SIGTTOU:
 				default:
 					if err := sup.Signal(sig); err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -67,7 +68,7 @@ type Options struct {
 // supervisor's exit code (128+N if it was killed by signal N).
 func Run(o Options) int {
 	if o.Self == "" {
-		o.Self = "/proc/self/exe"
+		o.Self = selfPath(o.Args)
 	}
 	if o.Tick <= 0 {
 		o.Tick = time.Second
@@ -258,6 +259,19 @@ func parentOf(pid int) (int, error) {
 		return 0, err
 	}
 	return ppid, nil
+}
+
+// selfPath is the executable to re-execute: /proc/self/exe, or, when /proc is not mounted (a
+// chroot, a minimal container), argv[0] resolved through PATH.
+func selfPath(args []string) string {
+	const procSelf = "/proc/self/exe"
+	if _, err := os.Stat(procSelf); err == nil || len(args) == 0 {
+		return procSelf
+	}
+	if p, err := exec.LookPath(args[0]); err == nil {
+		return p
+	}
+	return args[0]
 }
 
 // exitCode folds a wait status into a process exit code: the code, or 128+N for signal N.
