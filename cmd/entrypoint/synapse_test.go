@@ -285,4 +285,3 @@ func TestSynapseGenerateConfigPassesThrough(t *testing.T) {
 		}
 	}
 }
-
