@@ -12,6 +12,7 @@ want=(
 	unshare:util-linux
 	setsid:util-linux
 	hyperfine:hyperfine
+	dockerd:docker.io
 )
 missing=()
 for pair in "${want[@]}"; do

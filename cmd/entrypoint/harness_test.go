@@ -18,8 +18,9 @@ import (
 
 // binaries built once for the whole test binary by TestMain.
 var (
-	entrypointBin string
-	sigrecBin     string
+	entrypointBin  string
+	sigrecBin      string
+	fakeKeybaseBin string
 )
 
 func TestMain(m *testing.M) {
@@ -30,7 +31,8 @@ func TestMain(m *testing.M) {
 	}
 	entrypointBin = filepath.Join(dir, "entrypoint")
 	sigrecBin = filepath.Join(dir, "sigrecorder")
-	for out, pkg := range map[string]string{entrypointBin: ".", sigrecBin: "../../test/sigrecorder"} {
+	fakeKeybaseBin = filepath.Join(dir, "keybase")
+	for out, pkg := range map[string]string{entrypointBin: ".", sigrecBin: "../../test/sigrecorder", fakeKeybaseBin: "../../test/fakekeybase"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -35,9 +35,10 @@ type app struct {
 	notify  notifier
 	version synapse.Version
 
-	mu  sync.Mutex
-	srv *homeserver.Server
-	cfg *synapse.Config // the config Synapse runs with
+	mu      sync.Mutex
+	srv     *homeserver.Server
+	cfg     *synapse.Config // the config Synapse runs with
+	stopSig syscall.Signal  // the signal that asked us to stop, if one did
 }
 
 // notifier sends chat notifications; the no-op one is used when Keybase is off.
@@ -77,8 +78,27 @@ func runSynapse(log *zap.Logger, s Settings, args, env []string) int {
 		code = a.run(ctx)
 		return errors.New("synapse supervision ended")
 	}, func(error) { cancel() })
-	addSignalActor(&g, log, a, func(syscall.Signal) { cancel() })
+	addSignalActor(&g, log, a, func(sig syscall.Signal) {
+		a.mu.Lock()
+		if a.stopSig == 0 {
+			a.stopSig = sig
+		}
+		a.mu.Unlock()
+		cancel()
+	})
 	g.Run()
+	return a.exitCode(code)
+}
+
+// exitCode is what the container ends with. A clean stop asked for with SIGTERM is 0 (docker
+// stop, Kubernetes); with SIGINT (Ctrl-C under `docker run -it`) it is 130, as for any program
+// interrupted at a terminal.
+func (a *app) exitCode(code int) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if code == 0 && a.stopSig == syscall.SIGINT {
+		return 128 + int(syscall.SIGINT)
+	}
 	return code
 }
 
