@@ -31,5 +31,14 @@ test: test-deps lint build
 bench: test-deps build
 	scripts/bench.sh
 
+# A real Synapse behind the entrypoint on this machine (as root): the cached Debian runtime, the
+# entrypoint as PID 1 of a new PID namespace, server name localhost, sqlite. Ctrl-C stops it.
+up: build
+	scripts/up.sh
+
+# The ovrclk/synapse image (needs a Docker engine; see scripts/image.sh).
+image: build
+	scripts/image.sh
+
 clean:
 	rm -rf bin
