@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,27 +43,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // initRun is the entrypoint started as PID 1 of a new PID namespace, with this test as its real
 // parent so the exit status seen here is exactly the one a container runtime would see.
 type initRun struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	dir    string
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testutil.Buffer
+	stderr testutil.Buffer
 	done   chan struct{}
 	err    error
 }

@@ -22,7 +22,7 @@ import (
 type ptyRun struct {
 	t      *testing.T
 	master *os.File
-	out    syncBuffer
+	out    testutil.Buffer
 	cmd    *exec.Cmd
 	done   chan struct{}
 }

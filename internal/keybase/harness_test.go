@@ -2,7 +2,6 @@ package keybase
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -69,24 +67,6 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
-// syncBuffer is a goroutine-safe buffer for logs and daemon output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is one Keybase under test: its own home, KBFS root, call log and logger.
 type harness struct {
 	t        *testing.T
@@ -94,8 +74,8 @@ type harness struct {
 	home     string
 	kbfsRoot string
 	callLog  string
-	logs     *syncBuffer
-	output   *syncBuffer
+	logs     *testutil.Buffer
+	output   *testutil.Buffer
 	cfg      Config
 }
 
@@ -106,7 +86,7 @@ func newHarness(t *testing.T, env ...string) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, home: filepath.Join(dir, "home"), kbfsRoot: filepath.Join(dir, "kbfs"),
-		callLog: filepath.Join(dir, "calls.jsonl"), logs: &syncBuffer{}, output: &syncBuffer{}}
+		callLog: filepath.Join(dir, "calls.jsonl"), logs: &testutil.Buffer{}, output: &testutil.Buffer{}}
 	if err := os.MkdirAll(h.kbfsRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,7 @@ func IsTerminal(f *os.File) bool {
 type AsyncWriter struct {
 	out     io.Writer
 	queue   chan []byte
+	pending atomic.Int64 // queued or being written
 	dropped atomic.Uint64
 }
 
@@ -94,19 +95,19 @@ func NewAsyncWriter(out io.Writer, depth int) *AsyncWriter {
 
 func (w *AsyncWriter) drain() {
 	for b := range w.queue {
-		if b == nil {
-			continue
-		}
 		_, _ = w.out.Write(b)
+		w.pending.Add(-1)
 	}
 }
 
 // Write queues a copy of p; it never blocks.
 func (w *AsyncWriter) Write(p []byte) (int, error) {
 	b := append([]byte(nil), p...)
+	w.pending.Add(1)
 	select {
 	case w.queue <- b:
 	default:
+		w.pending.Add(-1)
 		w.dropped.Add(1)
 	}
 	return len(p), nil
@@ -115,10 +116,10 @@ func (w *AsyncWriter) Write(p []byte) (int, error) {
 // Dropped is the number of lines dropped because the queue was full.
 func (w *AsyncWriter) Dropped() uint64 { return w.dropped.Load() }
 
-// Sync waits, at most one second, for the queue to empty.
+// Sync waits, at most one second, until every queued line has been written.
 func (w *AsyncWriter) Sync() error {
 	deadline := time.Now().Add(time.Second)
-	for len(w.queue) > 0 && time.Now().Before(deadline) {
+	for w.pending.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	return nil

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ovrclk/synapse-entrypoint/internal/testutil"
 )
 
 // blockingWriter never returns from Write until released, like a stderr pipe nobody reads.
@@ -35,20 +36,8 @@ func TestAsyncWriterNeverBlocks(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestAsyncWriterDeliversInOrder(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	w := NewAsyncWriter(&buf, 64)
 	for _, s := range []string{"a\n", "b\n", "c\n"} {
 		w.Write([]byte(s))

@@ -3,14 +3,11 @@ package synapse
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -95,10 +92,10 @@ func TestRealSynapseStartsWithInitConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startReal(t, tree, rendered)
+	srv := synapsert.Start(t, tree, rendered)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	testutil.Eventually(t, 90*time.Second, "GET "+base+"/health → 200", func() bool {
-		srv.failIfExited(t)
+		srv.FailIfExited(t)
 		return httpOK(base + "/health")
 	})
 	// Synapse serves the key init generated: its format was accepted, no new identity was minted.
@@ -121,11 +118,9 @@ func TestRealSynapseStartsWithInitConfig(t *testing.T) {
 	if keyAfter, _ := os.ReadFile(filepath.Join(hostDir, "conf", "localhost.signing.key")); !bytes.Equal(keyAfter, keyBefore) {
 		t.Error("Synapse rewrote the signing key")
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := srv.wait(t, 60*time.Second); code != 0 {
-		t.Errorf("exit after SIGTERM = %d\n%s", code, srv.out.String())
+	srv.Signal(t, syscall.SIGTERM)
+	if code := srv.Wait(t, 60*time.Second); code != 0 {
+		t.Errorf("exit after SIGTERM = %d\n%s", code, srv.Output())
 	}
 }
 
@@ -176,93 +171,20 @@ func TestRealSynapseAgreesOnErrors(t *testing.T) {
 			if !found {
 				t.Fatalf("check should report %s as an error:\n%s", tc.rule, joinFindings(fs))
 			}
-			srv := startReal(t, tree, rendered)
+			srv := synapsert.Start(t, tree, rendered)
 			base := fmt.Sprintf("http://127.0.0.1:%d", port)
 			testutil.Eventually(t, 90*time.Second, "Synapse to exit or answer /health", func() bool {
-				select {
-				case <-srv.exited:
-					return true
-				default:
-					return httpOK(base + "/health")
-				}
+				return srv.Exited() || httpOK(base+"/health")
 			})
-			select {
-			case <-srv.exited:
-			default:
+			if !srv.Exited() {
 				t.Fatalf("Synapse started although check reports %s as an error", tc.rule)
 			}
-			code := srv.wait(t, time.Second)
-			if code != 1 || !strings.Contains(srv.out.String(), tc.stderr) {
-				t.Errorf("Synapse exit %d (want 1, mentioning %q):\n%s", code, tc.stderr, srv.out.String())
+			code := srv.Wait(t, time.Second)
+			if code != 1 || !strings.Contains(srv.Output(), tc.stderr) {
+				t.Errorf("Synapse exit %d (want 1, mentioning %q):\n%s", code, tc.stderr, srv.Output())
 			}
 		})
 	}
-}
-
-type realProcess struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{}
-	err    error
-}
-
-// startReal runs Synapse in the tree with a minimal environment (the host's Python settings must not
-// leak in) and kills it at the end of the test if it is still running.
-func startReal(t *testing.T, tree, config string) *realProcess {
-	t.Helper()
-	cmd := exec.Command("chroot", tree, "python3", "-m", "synapse.app.homeserver", "-c", config)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/root"}
-	p := &realProcess{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start synapse: %v", err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("synapse output:\n%s", p.out.String())
-		}
-	})
-	return p
-}
-
-func (p *realProcess) failIfExited(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.exited:
-		t.Fatalf("synapse exited early: %v\n%s", p.err, p.out.String())
-	default:
-	}
-}
-
-// wait returns the exit code once the process ends (128+N for signal N).
-func (p *realProcess) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-	case <-timer.C:
-		t.Fatalf("synapse did not exit within %v", timeout)
-	}
-	var ee *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
-	}
-	t.Fatalf("wait: %v", p.err)
-	return -1
 }
 
 func httpOK(url string) bool {
@@ -273,23 +195,6 @@ func httpOK(url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestRealSynapseStartsDespiteWarnings: what check only warns about does not stop Synapse, and a
@@ -314,10 +219,10 @@ func TestRealSynapseStartsDespiteWarnings(t *testing.T) {
 			t.Errorf("check should warn %s", rule)
 		}
 	}
-	srv := startReal(t, tree, rendered)
+	srv := synapsert.Start(t, tree, rendered)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	testutil.Eventually(t, 90*time.Second, "GET "+base+"/health → 200", func() bool {
-		srv.failIfExited(t)
+		srv.FailIfExited(t)
 		return httpOK(base + "/health")
 	})
 	data, err := os.ReadFile(keyPath)

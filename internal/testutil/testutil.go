@@ -4,8 +4,10 @@
 package testutil
 
 import (
+	"bytes"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,4 +60,23 @@ func RequireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED (needs root): this test uses namespaces, chroot or privileged ports; CI runs it as root")
 	}
+}
+
+// Buffer is a bytes.Buffer that a process's output copier and the test can use at once.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

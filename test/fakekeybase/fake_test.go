@@ -227,7 +227,7 @@ func TestOneshotFailures(t *testing.T) {
 
 	cmd := exec.Command(e.keybase, "--no-auto-fork", "oneshot", "-u", "alice")
 	cmd.Env = e.env(append(key, "FAKEKEYBASE_ONESHOT_HANG=1")...)
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	hung := start(t, cmd)
 	testutil.Eventually(t, 10*time.Second, "hung oneshot connected to the service", func() bool {

@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ovrclk/synapse-entrypoint/internal/testutil"
 )
 
 // testPaperKey is the fixture's correct paper key: thirteen words like a real one.
@@ -154,11 +155,11 @@ func (p *process) wait(t *testing.T, timeout time.Duration) int {
 
 // startService starts `keybase service` with extra environment (stderr kept for failures); callers
 // wait for it with waitReady, i.e. with the `ctl wait` contract itself.
-func (e *fakeEnv) startService(t *testing.T, extra ...string) (*process, *syncBuffer) {
+func (e *fakeEnv) startService(t *testing.T, extra ...string) (*process, *testutil.Buffer) {
 	t.Helper()
 	cmd := exec.Command(e.keybase, "--debug", "service")
 	cmd.Env = e.env(extra...)
-	stderr := &syncBuffer{}
+	stderr := &testutil.Buffer{}
 	cmd.Stderr = stderr
 	return start(t, cmd), stderr
 }
@@ -242,24 +243,6 @@ func assertNoSecretOnDisk(t *testing.T, roots ...string) {
 			t.Fatalf("walk %s: %v", root, err)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that exec's copier goroutine and the test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // socketOpen reports whether pid holds a socket (used to know a blocked CLI call got as far as

@@ -1,8 +1,6 @@
 package synapsert_test
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -64,12 +62,11 @@ func TestSynapseRunsInTree(t *testing.T) {
 
 	notify := listenNotify(t, filepath.Join(hostDir, "notify.sock"))
 
-	srv := startSynapse(t, chrootCmd(tree, "python3", "-m", "synapse.app.homeserver", "-c", config),
-		"NOTIFY_SOCKET="+inDir+"/notify.sock")
+	srv := synapsert.Start(t, tree, config, "NOTIFY_SOCKET="+inDir+"/notify.sock")
 
 	healthURL := fmt.Sprintf("http://127.0.0.1:%d/health", port)
 	testutil.Eventually(t, 60*time.Second, "GET "+healthURL+" → 200", func() bool {
-		srv.failIfExited(t)
+		srv.FailIfExited(t)
 		return healthy(healthURL)
 	})
 	testutil.Eventually(t, 10*time.Second, "READY=1 on NOTIFY_SOCKET", func() bool {
@@ -77,14 +74,14 @@ func TestSynapseRunsInTree(t *testing.T) {
 	})
 	t.Logf("notify at start: %q", notify.all())
 	// chroot(1) execs Python, so the MAINPID Synapse reports is the pid we started.
-	if want := fmt.Sprintf("MAINPID=%d", srv.cmd.Process.Pid); notify.indexAfter(0, func(d string) bool { return hasField(d, want) }) < 0 {
+	if want := fmt.Sprintf("MAINPID=%d", srv.Pid()); notify.indexAfter(0, func(d string) bool { return hasField(d, want) }) < 0 {
 		t.Errorf("no %s in %q", want, notify.all())
 	}
 
 	mark := notify.len()
-	srv.signal(t, syscall.SIGHUP)
+	srv.Signal(t, syscall.SIGHUP)
 	testutil.Eventually(t, 30*time.Second, "RELOADING=1 then READY=1 after SIGHUP", func() bool {
-		srv.failIfExited(t)
+		srv.FailIfExited(t)
 		reloading := notify.indexAfter(mark, func(d string) bool { return hasField(d, "RELOADING=1") })
 		return reloading >= 0 && notify.indexAfter(reloading+1, isReady) >= 0
 	})
@@ -94,10 +91,10 @@ func TestSynapseRunsInTree(t *testing.T) {
 	}
 
 	mark = notify.len()
-	srv.signal(t, syscall.SIGTERM)
-	code := srv.waitExit(t, 60*time.Second)
+	srv.Signal(t, syscall.SIGTERM)
+	code := srv.Wait(t, 60*time.Second)
 	if code != 0 {
-		t.Errorf("exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, srv.stderr.String())
+		t.Errorf("exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, srv.Output())
 	}
 	testutil.Eventually(t, 5*time.Second, "STOPPING=1 after SIGTERM", func() bool {
 		return notify.indexAfter(mark, func(d string) bool { return hasField(d, "STOPPING=1") }) >= 0
@@ -229,98 +226,3 @@ func hasField(datagram, field string) bool {
 }
 
 func isReady(d string) bool { return hasField(d, "READY=1") }
-
-// process is a started Synapse whose exit is observed by one goroutine.
-type process struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	exited chan struct{}
-	err    error
-}
-
-func startSynapse(t *testing.T, cmd *exec.Cmd, extraEnv ...string) *process {
-	t.Helper()
-	p := &process{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Env = append(cmd.Env, extraEnv...)
-	cmd.Stdout = p.stderr
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start synapse: %v", err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("synapse output:\n%s", p.stderr.String())
-		}
-	})
-	return p
-}
-
-func (p *process) failIfExited(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.exited:
-		t.Fatalf("synapse exited early: %v\n%s", p.err, p.stderr.String())
-	default:
-	}
-}
-
-func (p *process) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("send %v to synapse: %v", sig, err)
-	}
-}
-
-// waitExit waits for the process to end within timeout and returns its exit code (128+N when
-// killed by signal N).
-func (p *process) waitExit(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-	case <-timer.C:
-		t.Fatalf("synapse did not exit within %v", timeout)
-	}
-	var exitErr *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &exitErr):
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return exitErr.ExitCode()
-	default:
-		t.Fatalf("wait for synapse: %v", p.err)
-		return -1
-	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the exec copier goroutine and the test to share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
