@@ -216,6 +216,31 @@ func TestJourneyKeybaseRepoToCleanStop(t *testing.T) {
 	}
 	live, _ := os.Readlink(h.path("/data/config"))
 
+	// Phase 2b: the Keybase service dies: it is restarted (and logged in again), Synapse untouched.
+	var service proc
+	for _, p := range h.nsProcs() {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/cmdline")
+		if strings.HasSuffix(strings.TrimRight(string(cmdline), "\x00"), "\x00service") {
+			service = p
+		}
+	}
+	if service.pid == 0 {
+		t.Fatal("no keybase service process")
+	}
+	syscall.Kill(service.pid, syscall.SIGKILL)
+	testutil.Eventually(t, 60*time.Second, "keybase service restarted and logged in again", func() bool {
+		n := 0
+		for _, c := range kbCalls(t, kbLog) {
+			if strings.HasPrefix(c.subcommandStr, "oneshot") {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	if p, ok := h.synapse(); !ok || p.pid != py.pid {
+		t.Fatal("Synapse was touched when the Keybase service died")
+	}
+
 	// Phase 3: an invalid commit is rejected; the old config keeps serving.
 	bad := repo.edit("homeserver.yaml", "open registration", func(s string) string {
 		return strings.Replace(s, "enable_registration: false", "enable_registration: true", 1)
@@ -259,4 +284,32 @@ func subcommands(calls []kbCall) []string {
 		out = append(out, c.subcommandStr)
 	}
 	return out
+}
+
+// A wrong paper key: exit 78 with a message that says so, and Synapse never started.
+func TestJourneyWrongPaperKey(t *testing.T) {
+	root := synapsert.Root(t)
+	newKeybaseRepo(t, root)
+	synapsert.Install(t, root, fakeKeybaseBin, "/usr/local/bin/keybase")
+	synapsert.Install(t, root, fakeKeybaseBin, "/usr/local/bin/kbfsfuse")
+	const wrong = "this is not the paper key at all"
+	h := startHomeserver(t, root, []string{
+		"SYNAPSE_SERVER_NAME=",
+		"KEYBASE_USERNAME=alice", "KEYBASE_PAPERKEY=" + wrong, "KEYBASE_ALLOW_ROOT=1",
+		"KEYBASE_HOME=/var/lib/keybase", "FAKEKEYBASE_PAPERKEY=the right one",
+		"FAKEKEYBASE_KBFS_ROOT=/kbfs", "CONFIG_REPO=keybase://team/acme/matrix",
+	})
+	if code := h.exitCode(60 * time.Second); code != 78 {
+		t.Fatalf("exit %d, want 78", code)
+	}
+	out := h.stderr.String()
+	if !strings.Contains(out, "paper key") || strings.Contains(out, "synapse started") {
+		t.Fatalf("want a paper-key error and no Synapse:\n%s", out)
+	}
+	if strings.Contains(out, wrong) {
+		t.Fatal("the (wrong) paper key was printed")
+	}
+	if left := h.nsProcs(); len(left) != 0 {
+		t.Fatalf("processes left: %v", left)
+	}
 }
