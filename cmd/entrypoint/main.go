@@ -17,13 +17,12 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit codes of the entrypoint's own failures (sysexits.h). A supervised child's code passes
-// through unchanged; 128+N means it was killed by signal N.
+// Exit codes of the entrypoint's own failures (sysexits.h; the packages map their errors to 69
+// and 78 themselves). A supervised child's code passes through unchanged; 128+N means it was
+// killed by signal N.
 const (
-	exitUsage       = 64
-	exitUnavailable = 69
-	exitInternal    = 70
-	exitConfig      = 78
+	exitInternal = 70
+	exitConfig   = 78
 )
 
 func main() {

@@ -1,7 +1,6 @@
 package keybase
 
 import (
-	"strconv"
 	"strings"
 )
 
@@ -68,5 +67,3 @@ func validEnvName(name string) bool {
 	}
 	return true
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

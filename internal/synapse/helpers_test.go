@@ -120,15 +120,6 @@ func checkText(t testing.TB, text string, files map[string]string, env Env, vers
 	return cfg.Validate(ValidateOptions{Version: v, Root: root, Mounts: containerMounts()})
 }
 
-// ruleIDs lists the rule ids of findings.
-func ruleIDs(fs Findings) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, f.Rule)
-	}
-	return out
-}
-
 // hasRule reports whether a finding with rule id is present.
 func hasRule(fs Findings, id string) bool {
 	for _, f := range fs {
