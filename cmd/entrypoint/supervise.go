@@ -30,7 +30,12 @@ func superviseCommand(log *zap.Logger, s Settings, argv, env []string) int {
 		},
 		Policy:      child.Policy{Restart: child.RestartNever},
 		StopTimeout: s.StopTimeout,
-		OnEvent:     logEvent(log, zap.DebugLevel),
+		OnEvent: func(e child.Event) {
+			logEvent(log, zap.DebugLevel)(e)
+			if e.State == child.StateRunning {
+				log.Debug("released start-up pages", zap.Int("bytes", pid1.ReleaseStartupPages()))
+			}
+		},
 	}
 	var (
 		g      run.Group

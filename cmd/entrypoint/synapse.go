@@ -19,6 +19,7 @@ import (
 	"github.com/ovrclk/synapse-entrypoint/internal/configrepo"
 	"github.com/ovrclk/synapse-entrypoint/internal/homeserver"
 	"github.com/ovrclk/synapse-entrypoint/internal/keybase"
+	"github.com/ovrclk/synapse-entrypoint/internal/pid1"
 	"github.com/ovrclk/synapse-entrypoint/internal/status"
 	"github.com/ovrclk/synapse-entrypoint/internal/synapse"
 )
@@ -39,6 +40,8 @@ type app struct {
 	srv     *homeserver.Server
 	cfg     *synapse.Config // the config Synapse runs with
 	stopSig syscall.Signal  // the signal that asked us to stop, if one did
+
+	releaseOnce sync.Once // start-up pages are released once Synapse is first ready
 }
 
 // notifier sends chat notifications; the no-op one is used when Keybase is off.
@@ -410,6 +413,9 @@ func (a *app) hooks() homeserver.Hooks {
 				a.tracker.Set(status.PhaseMigrating, detail)
 			case homeserver.PhaseReady:
 				a.tracker.Set(status.PhaseReady, "")
+				a.releaseOnce.Do(func() {
+					a.log.Debug("released start-up pages", zap.Int("bytes", pid1.ReleaseStartupPages()))
+				})
 				a.notify.notify(keybase.EventReady, "Synapse is ready")
 			case homeserver.PhaseRestarting:
 				a.tracker.SetRestarting(at, detail)

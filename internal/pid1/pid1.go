@@ -98,6 +98,7 @@ func Run(o Options) int {
 		return ExitInternal
 	}
 	in.sup = pid
+	in.log.Debug("supervisor started", zap.Int("pid", pid), zap.Int("released_startup_bytes", ReleaseStartupPages()))
 	in.loop()
 	in.drain()
 	return exitCode(in.supStatus)
