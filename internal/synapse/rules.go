@@ -66,7 +66,8 @@ func Rules() []Rule {
 		{"redis-password-and-path", E, "1.117", "", "redis.password and redis.password_path both set"},
 		{"secret-path-missing", E, "", "", "a *_path secret file is missing or empty"},
 		{"secret-path-unsupported", W, "", "", "a *_path secret key is not known to this Synapse version and is ignored"},
-		{"secret-published", E, "", "", "a secret is one of the values published in the tutorial"},
+		{"secret-published", E, "", "", "a secret is one of the values published in the tutorial or the example config"},
+		{"signing-key-published", E, "", "", "the signing key is the example config's, which is published"},
 		{"secret-short", W, "", "", "a secret is shorter than 32 characters"},
 
 		// Signing key.

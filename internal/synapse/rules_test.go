@@ -97,6 +97,9 @@ func ruleCases() []ruleCase {
 		{name: "32 characters", set: map[string]string{"form_secret": `"` + strings.Repeat("x", 32) + `"`}, rule: "secret-short"},
 
 		// Signing key.
+		{name: "example signing key", files: map[string]string{"data/example.org.signing.key": "ed25519 a_Mx01 " + ExampleSigningKeySeed + "\n"}, rule: "signing-key-published", fire: true},
+		{name: "own signing key", rule: "signing-key-published"},
+		{name: "example registration secret", set: map[string]string{"registration_shared_secret": `"` + ExampleRegistrationSharedSecret + `"`}, rule: "secret-published", fire: true},
 		{name: "signing key garbage", files: map[string]string{"data/example.org.signing.key": "not a key\n"}, rule: "signing-key-invalid", fire: true},
 		{name: "signing key short seed", files: map[string]string{"data/example.org.signing.key": "ed25519 a_AbC1 AAAA\n"}, rule: "signing-key-invalid", fire: true},
 		{name: "signing key wrong algorithm", files: map[string]string{"data/example.org.signing.key": "rsa a_AbC1 nJ4Dw6bI3ITw7Wq2GgTvKXqBrjLRtaBNFeM7vbyJZ6I\n"}, rule: "signing-key-invalid", fire: true},

@@ -1,6 +1,7 @@
 package synapse
 
 import (
+	"encoding/base64"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -15,13 +16,38 @@ const (
 	TutorialFormSecret               = "P-qZnkpZpT4Y-kAH7ycH0;a#zVz#q#:.-0CD=0*B7;.3#zI&Yq"
 )
 
+// The secrets of docker/example-config, generated once and published in this repository as an
+// example: a config that copied them is as compromised as one with the tutorial's.
+const (
+	ExampleRegistrationSharedSecret = "B4AYCEn2CQrXnOB2gJ1hWSaBAp7hENOW1Tb2abcl6r7p412cPG"
+	ExampleMacaroonSecretKey        = "iQDCIWSJudzH8l3KqDdnCX4i2cVOfopt4fo842MKEX64WBqIZf"
+	ExampleFormSecret               = "5Bepvrr5uPZMijwUkOSAAfhS5xcCYxoGRliifIIcBcDnzLedzH"
+	// ExampleSigningKeySeed is the example's ed25519 seed (unpadded base64): with it anyone can
+	// sign events as the server.
+	ExampleSigningKeySeed = "41i+9goBMVhGW1Awjbmrh4kAZcMDC4xZ8hARIvt7+Gg"
+)
+
 // MinSecretLength is the shortest secret the validator accepts without a warning.
 const MinSecretLength = 32
 
-// isPublishedSecret reports whether s is one of the tutorial's secrets.
+// isPublishedSecret reports whether s is one of the tutorial's or the example config's secrets.
 func isPublishedSecret(s string) bool {
-	s = strings.TrimSpace(s)
-	return s == TutorialRegistrationSharedSecret || s == TutorialMacaroonSecretKey || s == TutorialFormSecret
+	switch strings.TrimSpace(s) {
+	case TutorialRegistrationSharedSecret, TutorialMacaroonSecretKey, TutorialFormSecret,
+		ExampleRegistrationSharedSecret, ExampleMacaroonSecretKey, ExampleFormSecret:
+		return true
+	}
+	return false
+}
+
+// isPublishedSigningKey reports whether one of keys is the example config's signing key.
+func isPublishedSigningKey(keys []SigningKey) bool {
+	for _, k := range keys {
+		if base64.RawStdEncoding.EncodeToString(k.Seed) == ExampleSigningKeySeed {
+			return true
+		}
+	}
+	return false
 }
 
 // secretSpec is one Synapse secret that can be given inline or through a *_path file.
@@ -91,7 +117,7 @@ func (v *validator) checkSecretValue(name string, at ref, val string) {
 		v.report("template-dollar-escape", at, "%s contains \"$$\", which templating turns into one \"$\": if the secret really contains \"$$\" write \"$$$$\", or move it into a file and use ${VAR_FILE}-style templating", name)
 	}
 	if isPublishedSecret(val) {
-		v.report("secret-published", at, "%s is a secret published in the Matrix tutorial, so anyone can use it: generate a new one (e.g. openssl rand -base64 48) and keep it out of public repositories", name)
+		v.report("secret-published", at, "%s is a secret published in the Matrix tutorial or this project's example config, so anyone can use it: generate a new one (e.g. openssl rand -base64 48) and keep it out of public repositories", name)
 		return
 	}
 	if n := utf8.RuneCountInString(val); n < MinSecretLength {
@@ -116,8 +142,12 @@ func (v *validator) checkSigningKey() {
 	at := v.c.top("signing_key_path")
 	data, err := v.opts.ReadFile(v.hostPath(p))
 	if err == nil {
-		if _, perr := ParseSigningKeys(data); perr != nil {
+		keys, perr := ParseSigningKeys(data)
+		switch {
+		case perr != nil:
 			v.report("signing-key-invalid", at, "signing key %s is not in Synapse's format \"ed25519 a_XXXX <base64 seed>\" (%v): restore the original key file", p, perr)
+		case isPublishedSigningKey(keys):
+			v.report("signing-key-published", at, "signing key %s is the one published in this project's example config, so anyone can sign events as your server: generate your own with `entrypoint init` before the server federates", p)
 		}
 		return
 	}
