@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -318,5 +319,22 @@ func TestSubreaperWhenNotPID1(t *testing.T) {
 	if p, ok := readProc(pid); ok && p.comm == "sleep" && p.state != "Z" {
 		syscall.Kill(pid, syscall.SIGKILL)
 		t.Fatalf("orphan %d still running after the entrypoint exited", pid)
+	}
+}
+
+// Case 9, the signals no Go program handles (32–34): inherited ignored (GNU make 4.3 starts its
+// recipes so), they are still default in the child.
+func TestConformanceReservedSignalsDefaultInChild(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("SKIPPED: python3 is needed to start the entrypoint with signal 34 ignored")
+	}
+	script := `import os, signal, sys; signal.signal(34, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])`
+	r := startProcess(t, true, nil, py, "-c", script, entrypointBin, "grep", "^SigIgn", "/proc/self/status")
+	if got := r.exitCode(exitWithin); got != 0 {
+		t.Fatalf("got %d", got)
+	}
+	if out := r.stdout.String(); !strings.Contains(out, "SigIgn:\t0000000000000000") {
+		t.Fatalf("child inherited ignored signals: %s", out)
 	}
 }

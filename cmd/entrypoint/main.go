@@ -32,6 +32,7 @@ func main() {
 // realMain dispatches on the role (init or supervisor, see internal/pid1) and the first argument.
 func realMain(argv, environ []string, stdout, stderr io.Writer) int {
 	isSupervisor, env := pid1.SupervisorRole(environ)
+	pid1.ResetIgnoredReserved()
 	args := argv[1:]
 	// The tutorial ran `ovrclk/synapse /run.sh --generate-config ...`: keep that working.
 	if len(args) > 0 && args[0] == "/run.sh" {
