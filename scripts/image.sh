@@ -38,6 +38,8 @@ usage() {
 }
 
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+# shellcheck source=lib/sid-download.sh
+source "$root/scripts/lib/sid-download.sh"
 tag=ovrclk/synapse:latest
 base=runtime
 keybase=""
@@ -74,44 +76,19 @@ start_seconds=$SECONDS
 # --- tools for the runtime base -------------------------------------------------------------------
 # What the Debian tree lacks for an image: sh (RUN steps, the Keybase wrapper), env, mkdir/chown
 # (coreutils), setpriv (util-linux). Bump TOOLS_RECIPE when the list or the method changes.
-readonly TOOLS_RECIPE="v1: dash coreutils util-linux"
+readonly TOOLS_RECIPE="v2: dash coreutils util-linux via lib/sid-download.sh"
 readonly TOOLS_PACKAGES=(dash coreutils util-linux)
-readonly SUITE_LINE='deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main'
 
 # build_tools TREE DEST: unpack the tool packages (and whatever they need that TREE lacks) into DEST,
 # keeping only paths TREE does not have, so the import never replaces a file of the tree.
 build_tools() {
-	local tree=$1 dest=$2 work apt_root arch
+	local tree=$1 dest=$2 work apt_root
 	work=$(mktemp -d "$(dirname "$dest")/.build-tools.XXXXXX")
 	# shellcheck disable=SC2064 # expand now: $work is local
 	trap "rm -rf '$work'" RETURN
 	apt_root="$work/apt"
-	mkdir -p "$apt_root"/{state/lists/partial,cache/archives/partial,etc/apt.conf.d,etc/sources.list.d,etc/preferences.d}
-	: >"$apt_root/state/status"
-	printf '%s\n' "$SUITE_LINE" >"$apt_root/etc/sources.list"
-	arch=$(dpkg --print-architecture)
-	# A private apt state, as scripts/synapse-runtime.sh does: the host's apt is neither read nor written.
-	cat >"$apt_root/etc/apt.conf" <<EOF
-Dir::State "$apt_root/state";
-Dir::State::status "$apt_root/state/status";
-Dir::Cache "$apt_root/cache";
-Dir::Etc "$apt_root/etc";
-Dir::Etc::SourceList "$apt_root/etc/sources.list";
-Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";
-Dir::Etc::Parts "$apt_root/etc/apt.conf.d";
-Dir::Etc::Preferences "$apt_root/etc/preferences";
-Dir::Etc::PreferencesParts "$apt_root/etc/preferences.d";
-APT::Architecture "$arch";
-APT::Architectures { "$arch"; };
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Acquire::Languages "none";
-APT::Sandbox::User "root";
-EOF
 	log "downloading ${TOOLS_PACKAGES[*]} from Debian sid (private apt state)"
-	APT_CONFIG="$apt_root/etc/apt.conf" apt-get -q -o Acquire::Check-Valid-Until=false update >&2
-	APT_CONFIG="$apt_root/etc/apt.conf" apt-get -q -o Acquire::Check-Valid-Until=false \
-		install -y --download-only "${TOOLS_PACKAGES[@]}" >&2
+	sid_download "$apt_root" "${TOOLS_PACKAGES[@]}"
 
 	local unpack="$work/tree" d deb
 	mkdir -p "$unpack/usr"/{bin,lib,lib64,sbin}

@@ -9,14 +9,14 @@
 #
 # Output: the tree's path on stdout (nothing else); progress on stderr.
 # Cache:  ${SYNAPSE_RUNTIME_DIR:-/var/cache/synapse-entrypoint}/runtime-<hash>, <hash> being the
-#         sha256 of this script: change the recipe and a new tree is built next to the old one.
+#         sha256 of this script and lib/sid-download.sh: change the recipe and a new tree is built
+#         next to the old one.
 # Safety: the tree is built in a temporary directory next to its final place and renamed into place
 #         only when complete (a killed build never leaves a half tree); an flock serialises builders
 #         of the same recipe, so parallel test processes wait for one build instead of racing.
 # Needs:  root (mknod, chroot), apt-get, dpkg, flock, sha256sum, network access to deb.debian.org.
 set -euo pipefail
 
-readonly SUITE_LINE='deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main'
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly LOCK_WAIT_SECONDS=1200
 
@@ -24,7 +24,10 @@ log() { printf 'synapse-runtime: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 script_path=$(readlink -f "${BASH_SOURCE[0]}")
-recipe_hash=$(sha256sum "$script_path" | cut -c1-16)
+lib_path=$(dirname "$script_path")/lib/sid-download.sh
+# shellcheck source=lib/sid-download.sh
+source "$lib_path"
+recipe_hash=$(cat "$script_path" "$lib_path" | sha256sum | cut -c1-16)
 cache_dir=${SYNAPSE_RUNTIME_DIR:-/var/cache/synapse-entrypoint}
 final="$cache_dir/runtime-$recipe_hash"
 
@@ -35,6 +38,8 @@ if cached; then
 	printf '%s\n' "$final"
 	exit 0
 fi
+# --cached: only answer whether the tree is there (benchmarks use a tree, they do not build one).
+[[ ${1:-} != --cached ]] || exit 1
 
 [[ $(id -u) -eq 0 ]] || die "needs root (mknod, chroot); run as root"
 for tool in apt-get dpkg dpkg-deb flock chroot mknod sha256sum; do
@@ -51,6 +56,8 @@ if cached; then
 	printf '%s\n' "$final"
 	exit 0
 fi
+# --cached: only answer whether the tree is there (benchmarks use a tree, they do not build one).
+[[ ${1:-} != --cached ]] || exit 1
 
 # Builds of this recipe are serialised by the lock, so any leftover build directory for it belongs to
 # a builder that was killed: remove it before starting over.
@@ -71,39 +78,9 @@ if [[ ! -s "$KEYRING" ]]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y debian-archive-keyring >&2
 fi
 
-# --- private apt state: nothing of the host's apt configuration, lists, cache or dpkg status is read
-# or written. APT_CONFIG replaces /etc/apt/apt.conf; Dir::Etc::Parts points at an empty directory so
-# the host's apt.conf.d (hooks, cleaners, pinning) does not apply either.
+log "downloading matrix-synapse and its dependencies (private apt state in $work/apt)"
+sid_download "$work/apt" matrix-synapse
 apt_root="$work/apt"
-mkdir -p "$apt_root"/{state/lists/partial,cache/archives/partial,etc/apt.conf.d,etc/sources.list.d,etc/preferences.d}
-: >"$apt_root/state/status"
-printf '%s\n' "$SUITE_LINE" >"$apt_root/etc/sources.list"
-arch=$(dpkg --print-architecture)
-cat >"$apt_root/etc/apt.conf" <<EOF
-Dir::State "$apt_root/state";
-Dir::State::status "$apt_root/state/status";
-Dir::Cache "$apt_root/cache";
-Dir::Etc "$apt_root/etc";
-Dir::Etc::SourceList "$apt_root/etc/sources.list";
-Dir::Etc::SourceParts "$apt_root/etc/sources.list.d";
-Dir::Etc::Parts "$apt_root/etc/apt.conf.d";
-Dir::Etc::Preferences "$apt_root/etc/preferences";
-Dir::Etc::PreferencesParts "$apt_root/etc/preferences.d";
-APT::Architecture "$arch";
-APT::Architectures { "$arch"; };
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Acquire::Languages "none";
-APT::Sandbox::User "root";
-EOF
-export APT_CONFIG="$apt_root/etc/apt.conf"
-apt_opts=(-q -o Acquire::Check-Valid-Until=false)
-
-log "apt-get update (private state in $apt_root)"
-apt-get "${apt_opts[@]}" update >&2
-log "downloading matrix-synapse and its dependencies"
-apt-get "${apt_opts[@]}" install -y --download-only matrix-synapse >&2
-unset APT_CONFIG
 
 shopt -s nullglob
 debs=("$apt_root"/cache/archives/*.deb)

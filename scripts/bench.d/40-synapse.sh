@@ -20,17 +20,9 @@ skip() {
 for tool in go git sh mount umount; do
 	command -v "$tool" >/dev/null || skip "$tool is not installed (make test-deps)"
 done
-# The runtime is built by the tests (make test), minutes of downloads: use the cached tree, whose
-# path scripts/synapse-runtime.sh documents, and build it only when BENCH_BUILD_RUNTIME=1.
-runtime_cache=${SYNAPSE_RUNTIME_DIR:-/var/cache/synapse-entrypoint}/runtime-$(sha256sum scripts/synapse-runtime.sh | cut -c1-16)
-if [[ ! -f "$runtime_cache/.synapse-version" && ${BENCH_BUILD_RUNTIME:-0} != 1 ]]; then
-	skip "no cached Synapse runtime (make test builds it, or set BENCH_BUILD_RUNTIME=1)"
-fi
-tree=$(bash scripts/synapse-runtime.sh 2>/dev/null) || skip "no Synapse runtime (scripts/synapse-runtime.sh failed)"
-[[ -x "$tree/usr/bin/python3" ]] || skip "no python3 in the Synapse runtime $tree"
-if [[ ! -x bin/entrypoint ]]; then
-	make build >&2 || skip "make build failed"
-fi
+# shellcheck source=../lib/bench-runtime.sh
+source scripts/lib/bench-runtime.sh
+bench_runtime_tree
 version=$(cat "$tree/.synapse-version" 2>/dev/null || echo "?")
 
 work=$(mktemp -d /tmp/bench-synapse.XXXXXX)
