@@ -219,16 +219,7 @@ func (f *fetcher) transfer(ctx context.Context, up transport.UploadPackSession, 
 	case req.Capabilities.Supports(capability.Sideband):
 		r = sideband.NewDemuxer(sideband.Sideband, counter)
 	}
-	if err := packfile.UpdateObjectStorage(f.st, r); err != nil {
-		if counter.over {
-			return counter.n, fmt.Errorf("%w: fetched pack exceeds %d bytes", errOversized, f.cfg.MaxBytes)
-		}
-		if ctx.Err() != nil {
-			return counter.n, ctx.Err()
-		}
-		return counter.n, err
-	}
-	return counter.n, nil
+	return f.store(ctx, r, counter)
 }
 
 // localTransfer is transfer for in-process sources. go-git's in-process upload-pack wraps its pack
@@ -264,7 +255,14 @@ func (f *fetcher) localTransfer(ctx context.Context, src storer.Storer, ar *pack
 	}()
 	defer pr.Close() // unblocks the encoder when we stop early
 	counter := &limitReader{r: pr, max: f.cfg.MaxBytes}
-	if err := packfile.UpdateObjectStorage(f.st, counter); err != nil {
+	return f.store(ctx, counter, counter)
+}
+
+// store writes the pack read from r into the repository. counter is the size-limited reader
+// under r: when it tripped, the error says the pack was too large rather than what the decoder
+// made of the cut-off stream; when ctx ended, the error is ctx's.
+func (f *fetcher) store(ctx context.Context, r io.Reader, counter *limitReader) (int64, error) {
+	if err := packfile.UpdateObjectStorage(f.st, r); err != nil {
 		if counter.over {
 			return counter.n, fmt.Errorf("%w: fetched pack exceeds %d bytes", errOversized, f.cfg.MaxBytes)
 		}

@@ -5,9 +5,12 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -79,4 +82,21 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// ExitCode turns what exec.Cmd.Wait returned into the code a shell would show: 0, the exit
+// code, or 128+N when the process was killed by signal N. ok is false when err is not about how
+// the process ended (it could not be waited for at all).
+func ExitCode(err error) (code int, ok bool) {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &ee):
+		if ws, isWS := ee.Sys().(syscall.WaitStatus); isWS && ws.Signaled() {
+			return 128 + int(ws.Signal()), true
+		}
+		return ee.ExitCode(), true
+	}
+	return -1, false
 }

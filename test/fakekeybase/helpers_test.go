@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -138,19 +136,11 @@ func (p *process) wait(t *testing.T, timeout time.Duration) int {
 	case <-timer.C:
 		t.Fatalf("%v did not exit within %v", p.cmd.Args, timeout)
 	}
-	var exitErr *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &exitErr):
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return exitErr.ExitCode()
-	default:
+	code, ok := testutil.ExitCode(p.err)
+	if !ok {
 		t.Fatalf("wait for %v: %v", p.cmd.Args, p.err)
-		return -1
 	}
+	return code
 }
 
 // startService starts `keybase service` with extra environment (stderr kept for failures); callers

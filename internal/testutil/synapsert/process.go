@@ -1,7 +1,6 @@
 package synapsert
 
 import (
-	"errors"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -90,16 +89,9 @@ func (p *Process) Wait(t testing.TB, timeout time.Duration) int {
 	case <-timer.C:
 		t.Fatalf("synapse did not exit within %v", timeout)
 	}
-	var ee *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
+	code, ok := testutil.ExitCode(p.err)
+	if !ok {
+		t.Fatalf("wait for synapse: %v", p.err)
 	}
-	t.Fatalf("wait for synapse: %v", p.err)
-	return -1
+	return code
 }
