@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,14 +158,4 @@ func short(commit string) string {
 		return commit[:10]
 	}
 	return commit
-}
-
-// redactURL hides credentials in a repository URL before it reaches a log or the status page.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User("***")
-	return u.String()
 }

@@ -137,7 +137,7 @@ func (a *app) run(ctx context.Context) int {
 		copier = kb
 	}
 	if a.s.ConfigRepo != "" {
-		a.tracker.Set(status.PhaseCloning, redactURL(a.s.ConfigRepo))
+		a.tracker.Set(status.PhaseCloning, configrepo.Redact(a.s.ConfigRepo))
 		res, err := configrepo.Ensure(ctx, a.repoConfig(copier), a.log)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -29,7 +29,7 @@ type KeybaseCopier interface {
 // the old tree live. internal/synapse passes its homeserver.yaml validator.
 type ValidateFunc func(ctx context.Context, dir string) error
 
-// Config says what to clone and how. cmd/ resolves the environment (CONFIG_REPO, CONFIG_REPO_REF,
+// Config says what to clone and how. cmd/ resolves the environment (CONFIG_REPO, CONFIG_REF,
 // CONFIG_REPO_USERNAME, CONFIG_REPO_PASSWORD and their _FILE variants, ...) into it.
 type Config struct {
 	// URL of the repository: keybase://team|private|public/<tlf>/<repo>, https:// or http://,

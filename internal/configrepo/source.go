@@ -64,11 +64,11 @@ func parseSource(cfg Config) (*source, error) {
 	}
 	ep, err := transport.NewEndpoint(raw)
 	if err != nil {
-		return nil, configErr("parse", redactRaw(raw), "malformed URL: %v", redactErr(err, raw))
+		return nil, configErr("parse", Redact(raw), "malformed URL: %v", redactErr(err, raw))
 	}
 	if (ep.Protocol == "http" || ep.Protocol == "https" || ep.Protocol == "ssh") &&
 		(ep.Host == "" || ep.Port < 0 || ep.Port > 65535) {
-		return nil, configErr("parse", redactRaw(raw), "malformed URL: bad host or port")
+		return nil, configErr("parse", Redact(raw), "malformed URL: bad host or port")
 	}
 	switch ep.Protocol {
 	case "http", "https":
@@ -82,7 +82,7 @@ func parseSource(cfg Config) (*source, error) {
 		}
 		return &source{kind: srcLocal, redacted: raw, identity: "file://" + abs, localPath: abs}, nil
 	}
-	return nil, configErr("parse", redactRaw(raw), "unsupported scheme %q (want keybase, https, http, ssh, file or a path)", ep.Protocol)
+	return nil, configErr("parse", Redact(raw), "unsupported scheme %q (want keybase, https, http, ssh, file or a path)", ep.Protocol)
 }
 
 // parseHTTP takes credentials from the Config, falling back to the URL's userinfo, and strips the
@@ -128,10 +128,10 @@ func parseSSH(ep *transport.Endpoint, cfg Config) (*source, error) {
 	s.identity = ep.String()
 	s.redacted = s.identity
 	if cfg.KnownHostsFile == "" {
-		return nil, configErr("parse", s.redacted, "ssh needs a known_hosts file (CONFIG_REPO_KNOWN_HOSTS): host keys are checked strictly")
+		return nil, configErr("parse", s.redacted, "ssh needs a known_hosts file (CONFIG_REPO_KNOWN_HOSTS_FILE): host keys are checked strictly")
 	}
 	if cfg.SSHKeyFile == "" {
-		return nil, configErr("parse", s.redacted, "ssh needs a private key file (CONFIG_REPO_SSH_KEY)")
+		return nil, configErr("parse", s.redacted, "ssh needs a private key file (CONFIG_REPO_SSH_KEY_FILE)")
 	}
 	return s, nil
 }
@@ -164,9 +164,10 @@ func parseKeybase(raw string, cfg Config) (*source, error) {
 	}, nil
 }
 
-// redactRaw hides userinfo in a URL we could not otherwise parse, so a malformed URL with a
-// token never reaches a log.
-func redactRaw(raw string) string {
+// Redact hides the credentials in a repository URL (https://user:token@host/... becomes
+// https://***@host/...), even one that does not parse, so a token never reaches a log or a
+// status page.
+func Redact(raw string) string {
 	i := strings.Index(raw, "://")
 	if i < 0 {
 		return raw
@@ -182,7 +183,7 @@ func redactRaw(raw string) string {
 
 // redactErr replaces the raw URL inside err's text by its redacted form.
 func redactErr(err error, raw string) error {
-	red := redactRaw(raw)
+	red := Redact(raw)
 	if red == raw {
 		return err
 	}
