@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -79,9 +80,21 @@ func (p *proc) resolve(arg string) (kbfsLocation, error) {
 	return kbfsLocation{arg: arg, local: arg}, nil
 }
 
-// requireKBFS checks what SimpleFS needs: a running service with KBFS connected, and a session for
-// private and team folders.
+// locate resolves arg and, when it is in KBFS, checks that SimpleFS can serve it.
+func (p *proc) locate(paths statePaths, arg string) (kbfsLocation, error) {
+	loc, err := p.resolve(arg)
+	if err != nil {
+		return loc, err
+	}
+	return loc, requireKBFS(paths, loc)
+}
+
+// requireKBFS checks what SimpleFS needs when one of locs is in KBFS: a running service with KBFS
+// connected, and a session for private and team folders. Local paths need nothing.
 func requireKBFS(paths statePaths, locs ...kbfsLocation) error {
+	if !slices.ContainsFunc(locs, func(l kbfsLocation) bool { return l.inKBFS }) {
+		return nil
+	}
 	st, err := statusOf(paths.socket)
 	if err != nil {
 		return err
@@ -108,10 +121,8 @@ func (p *proc) fsCopy(paths statePaths, srcArg, dstArg string, recursive bool) e
 	if err != nil {
 		return err
 	}
-	if src.inKBFS || dst.inKBFS {
-		if err := requireKBFS(paths, src, dst); err != nil {
-			return err
-		}
+	if err := requireKBFS(paths, src, dst); err != nil {
+		return err
 	}
 	info, err := os.Stat(src.local)
 	if err != nil {
@@ -192,14 +203,9 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 
 // fsList is `fs ls`: one name per line, sorted, dot files only with -a.
 func (p *proc) fsList(paths statePaths, arg string, all bool) error {
-	loc, err := p.resolve(arg)
+	loc, err := p.locate(paths, arg)
 	if err != nil {
 		return err
-	}
-	if loc.inKBFS {
-		if err := requireKBFS(paths, loc); err != nil {
-			return err
-		}
 	}
 	info, err := os.Stat(loc.local)
 	if err != nil {
@@ -229,14 +235,9 @@ func (p *proc) fsList(paths statePaths, arg string, all bool) error {
 
 // fsRead is `fs read`: the file's bytes on stdout.
 func (p *proc) fsRead(paths statePaths, arg string) error {
-	loc, err := p.resolve(arg)
+	loc, err := p.locate(paths, arg)
 	if err != nil {
 		return err
-	}
-	if loc.inKBFS {
-		if err := requireKBFS(paths, loc); err != nil {
-			return err
-		}
 	}
 	f, err := os.Open(loc.local)
 	if err != nil {
