@@ -19,6 +19,7 @@ import (
 // superviseCommand runs argv once, like tini: signals relayed to its process group, SIGTERM and
 // SIGINT followed by SIGKILL after STOP_TIMEOUT, and its exit status returned.
 func superviseCommand(log *zap.Logger, s Settings, argv, env []string) int {
+	logChild := logEvent(log, zap.DebugLevel)
 	sup := &child.Supervisor{
 		Name: filepath.Base(argv[0]),
 		Spec: func() (child.Spec, error) {
@@ -31,7 +32,7 @@ func superviseCommand(log *zap.Logger, s Settings, argv, env []string) int {
 		Policy:      child.Policy{Restart: child.RestartNever},
 		StopTimeout: s.StopTimeout,
 		OnEvent: func(e child.Event) {
-			logEvent(log, zap.DebugLevel)(e)
+			logChild(e)
 			if e.State == child.StateRunning {
 				log.Debug("released start-up pages", zap.Int("bytes", pid1.ReleaseStartupPages()))
 			}

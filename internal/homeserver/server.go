@@ -358,12 +358,13 @@ func (s *Server) Restart(reason string) { s.restart(reason) }
 
 // Signal forwards an operator's signal. SIGHUP goes through Reload's check.
 func (s *Server) Signal(sig syscall.Signal) error {
-	if sig == syscall.SIGHUP {
-		if err := s.Reload(); err != nil {
-			s.log.Warn("SIGHUP not forwarded: Synapse is still starting and would die of it")
-			return nil
-		}
+	if sig != syscall.SIGHUP {
+		return s.sup.Signal(sig)
+	}
+	err := s.Reload()
+	if errors.Is(err, ErrNotReady) {
+		s.log.Warn("SIGHUP not forwarded: Synapse is still starting and would die of it")
 		return nil
 	}
-	return s.sup.Signal(sig)
+	return err
 }
