@@ -46,13 +46,11 @@ func TestMain(m *testing.M) {
 // initRun is the entrypoint started as PID 1 of a new PID namespace, with this test as its real
 // parent so the exit status seen here is exactly the one a container runtime would see.
 type initRun struct {
+	*testutil.Process
 	t      *testing.T
-	cmd    *exec.Cmd
 	dir    string
 	stdout testutil.Buffer
 	stderr testutil.Buffer
-	done   chan struct{}
-	err    error
 }
 
 // startInit runs `entrypoint args...` as PID 1 (newNS) or as a plain child (not PID 1).
@@ -81,28 +79,24 @@ func startRun(t *testing.T, o runOpts) *initRun {
 	if o.newNS || o.root != "" {
 		testutil.RequireRoot(t)
 	}
-	r := &initRun{t: t, dir: t.TempDir(), done: make(chan struct{})}
-	r.cmd = exec.Command(o.path, o.args...)
-	r.cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "LOG_LEVEL=debug", "DIR=" + r.dir}, o.env...)
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: o.root}
+	r := &initRun{t: t, dir: t.TempDir()}
+	cmd := exec.Command(o.path, o.args...)
+	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "LOG_LEVEL=debug", "DIR=" + r.dir}, o.env...)
+	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: o.root}
 	if o.root != "" {
-		r.cmd.Dir = "/"
+		cmd.Dir = "/"
 	}
 	if o.newNS {
-		r.cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start entrypoint: %v", err)
-	}
-	go func() { r.err = r.cmd.Wait(); close(r.done) }()
+	r.Process = testutil.Start(t, cmd)
 	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-			syscall.Kill(r.cmd.Process.Pid, syscall.SIGKILL)
-			<-r.done
+		if !r.Exited() {
+			// The whole group: a child of a non-PID-1 run must not outlive the test either.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+			<-r.Done()
 		}
 		if t.Failed() {
 			t.Logf("entrypoint stdout:\n%s\nentrypoint stderr:\n%s", r.stdout.String(), r.stderr.String())
@@ -112,7 +106,7 @@ func startRun(t *testing.T, o runOpts) *initRun {
 }
 
 // pid is the init's pid as this test (the parent namespace) sees it.
-func (r *initRun) pid() int { return r.cmd.Process.Pid }
+func (r *initRun) pid() int { return r.Cmd.Process.Pid }
 
 func (r *initRun) signal(sig syscall.Signal) {
 	r.t.Helper()
@@ -121,29 +115,27 @@ func (r *initRun) signal(sig syscall.Signal) {
 	}
 }
 
-// exitCode waits for the init to exit and returns its exact status: the code, or -N if it was
-// itself killed by signal N (which would be a bug: an init must exit, not die).
+// exitCode waits for the init to exit and returns its exact status (see exactStatus).
 func (r *initRun) exitCode(timeout time.Duration) int {
 	r.t.Helper()
+	return exactStatus(r.t, r.Process, timeout)
+}
+
+// exactStatus waits for p and returns its exit code, or -N if it was itself killed by signal N:
+// unlike a shell's 128+N, this tells an init that exited 130 from one that died of SIGINT (which
+// would be a bug: an init must exit, not die).
+func exactStatus(t *testing.T, p *testutil.Process, timeout time.Duration) int {
+	t.Helper()
 	select {
-	case <-r.done:
+	case <-p.Done():
 	case <-time.After(timeout):
-		r.t.Fatalf("entrypoint did not exit within %v", timeout)
+		t.Fatalf("entrypoint did not exit within %v", timeout)
 	}
-	ws := r.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := p.Cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return -int(ws.Signal())
 	}
 	return ws.ExitStatus()
-}
-
-func (r *initRun) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // file is the path of name in the run's scratch directory (the child sees it as $DIR/name).
@@ -153,9 +145,9 @@ func (r *initRun) waitFile(name string) {
 	r.t.Helper()
 	testutil.Eventually(r.t, 20*time.Second, "file "+name, func() bool {
 		_, err := os.Stat(r.file(name))
-		return err == nil || r.exited()
+		return err == nil || r.Exited()
 	})
-	if r.exited() {
+	if r.Exited() {
 		if _, err := os.Stat(r.file(name)); err != nil {
 			r.t.Fatalf("entrypoint exited before %s appeared", name)
 		}

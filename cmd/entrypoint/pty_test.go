@@ -20,11 +20,10 @@ import (
 // ptyRun is the entrypoint as PID 1 of a new PID namespace whose controlling terminal is a pty
 // this test holds the master side of.
 type ptyRun struct {
+	*testutil.Process
 	t      *testing.T
 	master *os.File
 	out    testutil.Buffer
-	cmd    *exec.Cmd
-	done   chan struct{}
 }
 
 func startUnderPty(t *testing.T, args ...string) *ptyRun {
@@ -34,24 +33,19 @@ func startUnderPty(t *testing.T, args ...string) *ptyRun {
 	if err != nil {
 		t.Fatalf("open pty: %v", err)
 	}
-	r := &ptyRun{t: t, master: master, done: make(chan struct{})}
-	r.cmd = exec.Command(entrypointBin, args...)
-	r.cmd.Env = []string{"PATH=/usr/bin:/bin", "TERM=dumb", "PS1=$ ", "LOG_LEVEL=warn"}
-	r.cmd.Stdin, r.cmd.Stdout, r.cmd.Stderr = tty, tty, tty
+	r := &ptyRun{t: t, master: master}
+	cmd := exec.Command(entrypointBin, args...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TERM=dumb", "PS1=$ ", "LOG_LEVEL=warn"}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	// A new session with the pty as its controlling terminal, like docker's -t.
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Cloneflags: syscall.CLONE_NEWPID}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Cloneflags: syscall.CLONE_NEWPID}
+	r.Process = testutil.Start(t, cmd)
 	tty.Close()
 	go func() { io.Copy(&r.out, master) }()
-	go func() { r.cmd.Wait(); close(r.done) }()
 	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			r.cmd.Process.Kill()
-			<-r.done
+		if !r.Exited() {
+			cmd.Process.Kill()
+			<-r.Done()
 		}
 		master.Close()
 		if t.Failed() {
@@ -76,12 +70,7 @@ func (r *ptyRun) send(s string) {
 
 func (r *ptyRun) exitCode() int {
 	r.t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(exitWithin):
-		r.t.Fatal("entrypoint did not exit")
-	}
-	return r.cmd.ProcessState.Sys().(syscall.WaitStatus).ExitStatus()
+	return exactStatus(r.t, r.Process, exitWithin)
 }
 
 func TestPtyCtrlCEndsWith130(t *testing.T) {

@@ -67,7 +67,7 @@ func (h *homeserverRun) status(path string) (int, string) {
 func (h *homeserverRun) waitReady() {
 	h.t.Helper()
 	testutil.Eventually(h.t, synapseTimeout, "/readyz 200", func() bool {
-		if h.exited() {
+		if h.Exited() {
 			h.t.Fatalf("entrypoint exited before Synapse was ready")
 		}
 		code, _ := h.status("/readyz")

@@ -316,22 +316,12 @@ LogLevel ERROR
 		t.Fatal(err)
 	}
 	cmd := exec.Command(sshd, "-D", "-e", "-f", confPath)
-	var logs strings.Builder
+	var logs testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	proc := testutil.Start(t, cmd)
 	testutil.Eventually(t, 10*time.Second, "sshd to listen on port "+strconv.Itoa(port), func() bool {
-		select {
-		case <-exited:
+		if proc.Exited() {
 			t.Fatalf("sshd exited: %s", logs.String())
-		default:
 		}
 		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {

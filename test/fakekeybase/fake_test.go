@@ -123,7 +123,7 @@ func TestContract(t *testing.T) {
 	if r := e.run(t, nil, "--no-auto-fork", "ctl", "stop"); r.code != 0 {
 		t.Fatalf("ctl stop: exit %d %s", r.code, r.stderr)
 	}
-	if code := svc.wait(t, 10*time.Second); code != 0 {
+	if code := svc.Wait(t, 10*time.Second); code != 0 {
 		t.Errorf("service exit after ctl stop = %d, want 0\n%s", code, svcErr.String())
 	}
 	if _, err := os.Stat(filepath.Join(e.home, ".config", "keybase", "keybased.sock")); !os.IsNotExist(err) {
@@ -198,7 +198,7 @@ func TestSlowService(t *testing.T) {
 func TestCrashingService(t *testing.T) {
 	e := newFakeEnv(t)
 	svc, _ := e.startService(t, "FAKEKEYBASE_SERVICE_CRASH_AFTER=300ms")
-	if code := svc.wait(t, 10*time.Second); code != 1 {
+	if code := svc.Wait(t, 10*time.Second); code != 1 {
 		t.Fatalf("crashing service exit = %d, want 1", code)
 	}
 	if _, err := os.Stat(filepath.Join(e.home, ".config", "keybase", "keybased.sock")); err != nil {
@@ -229,17 +229,17 @@ func TestOneshotFailures(t *testing.T) {
 	cmd.Env = e.env(append(key, "FAKEKEYBASE_ONESHOT_HANG=1")...)
 	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
-	hung := start(t, cmd)
+	hung := testutil.Start(t, cmd)
 	testutil.Eventually(t, 10*time.Second, "hung oneshot connected to the service", func() bool {
-		return socketOpen(cmd.Process.Pid) || !hung.running()
+		return socketOpen(cmd.Process.Pid) || hung.Exited()
 	})
-	if !hung.running() {
-		t.Fatalf("oneshot with FAKEKEYBASE_ONESHOT_HANG exited: %v %s", hung.err, stderr.String())
+	if hung.Exited() {
+		t.Fatalf("oneshot with FAKEKEYBASE_ONESHOT_HANG exited: %v %s", hung.Err(), stderr.String())
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("signal hung oneshot: %v", err)
 	}
-	if code := hung.wait(t, 10*time.Second); code != 3 || stderr.String() != "▶ ERROR interrupted\n" {
+	if code := hung.Wait(t, 10*time.Second); code != 3 || stderr.String() != "▶ ERROR interrupted\n" {
 		t.Errorf("interrupted oneshot: exit %d stderr %q, want 3 and interrupted", code, stderr.String())
 	}
 

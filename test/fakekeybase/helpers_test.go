@@ -83,83 +83,27 @@ func (e *fakeEnv) run(t *testing.T, extra []string, args ...string) result {
 	cmd.Env = e.env(extra...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	p := start(t, cmd)
-	code := p.wait(t, 20*time.Second)
+	code := testutil.Start(t, cmd).Wait(t, 20*time.Second)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-}
-
-// process is a started child whose exit one goroutine observes.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
-}
-
-// start runs cmd and makes sure it is gone when the test ends.
-func start(t *testing.T, cmd *exec.Cmd) *process {
-	t.Helper()
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %v: %v", cmd.Args, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
-}
-
-func (p *process) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// wait waits up to timeout for the exit and returns the exit code (128+N for signal N).
-func (p *process) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-	case <-timer.C:
-		t.Fatalf("%v did not exit within %v", p.cmd.Args, timeout)
-	}
-	code, ok := testutil.ExitCode(p.err)
-	if !ok {
-		t.Fatalf("wait for %v: %v", p.cmd.Args, p.err)
-	}
-	return code
 }
 
 // startService starts `keybase service` with extra environment (stderr kept for failures); callers
 // wait for it with waitReady, i.e. with the `ctl wait` contract itself.
-func (e *fakeEnv) startService(t *testing.T, extra ...string) (*process, *testutil.Buffer) {
+func (e *fakeEnv) startService(t *testing.T, extra ...string) (*testutil.Process, *testutil.Buffer) {
 	t.Helper()
 	cmd := exec.Command(e.keybase, "--debug", "service")
 	cmd.Env = e.env(extra...)
 	stderr := &testutil.Buffer{}
 	cmd.Stderr = stderr
-	return start(t, cmd), stderr
+	return testutil.Start(t, cmd), stderr
 }
 
 // startKBFS starts kbfsfuse the way Keybase's own image does.
-func (e *fakeEnv) startKBFS(t *testing.T) *process {
+func (e *fakeEnv) startKBFS(t *testing.T) *testutil.Process {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(e.bin, "kbfsfuse"), "-debug", "-mount-type=none", "-log-to-file")
 	cmd.Env = e.env()
-	return start(t, cmd)
+	return testutil.Start(t, cmd)
 }
 
 // invocations reads the fake's invocation log.

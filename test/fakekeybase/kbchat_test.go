@@ -85,7 +85,7 @@ func TestKBChat(t *testing.T) {
 	if r := e.run(t, nil, "--no-auto-fork", "ctl", "stop"); r.code != 0 {
 		t.Errorf("ctl stop: %d %s", r.code, r.stderr)
 	}
-	if code := svc.wait(t, 10*time.Second); code != 0 {
+	if code := svc.Wait(t, 10*time.Second); code != 0 {
 		t.Errorf("service exit = %d", code)
 	}
 

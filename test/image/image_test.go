@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -244,24 +243,6 @@ func (e *env) testHealthyStop(t *testing.T) {
 	c.stop(t)
 }
 
-// lockedBuffer collects a pty's output from one goroutine while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testCtrlC: `docker run -it` under a real pty, as a person at a terminal: ready, then Ctrl-C →
 // the container and the client exit 130 (128 + SIGINT).
 func (e *env) testCtrlC(t *testing.T) {
@@ -278,7 +259,7 @@ func (e *env) testCtrlC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker run -it under a pty: %v", err)
 	}
-	var out lockedBuffer
+	var out testutil.Buffer
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(&out, master); close(copied) }()
 	exited := make(chan struct{})
