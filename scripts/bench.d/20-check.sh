@@ -13,17 +13,11 @@ readonly tutorial_root=internal/synapse/testdata/tutorial/root
 readonly rounds=${CHECK_ROUNDS:-5}       # Synapse runs (one per round)
 readonly check_runs=${CHECK_RUNS:-6}     # check runs per round and variant: 30 in all
 
-skip() {
-	printf '%s\n\nSkipped: %s.\n' "$title" "$*"
-	exit 0
-}
+# shellcheck source=../lib/bench.sh
+source scripts/lib/bench.sh
 
 [[ $(id -u) -eq 0 ]] || skip "needs root (overlay mount and chroot into the Synapse runtime)"
-for tool in go hyperfine jq chroot mount; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed (make test-deps)"
-done
-# shellcheck source=../lib/bench-runtime.sh
-source scripts/lib/bench-runtime.sh
+bench_require go hyperfine jq chroot mount
 bench_runtime_tree
 synapse_version=$(cat "$tree/.synapse-version" 2>/dev/null || echo "?")
 

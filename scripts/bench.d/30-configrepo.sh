@@ -10,14 +10,10 @@ cd "$(dirname "$0")/../.."
 readonly title="## Config repository: entrypoint (go-git) vs git clone (issue 4)"
 readonly runs=${CONFIGREPO_RUNS:-15}
 
-skip() {
-	printf '%s\n\nSkipped: %s.\n' "$title" "$*"
-	exit 0
-}
+# shellcheck source=../lib/bench.sh
+source scripts/lib/bench.sh
 
-for tool in go git; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed (make test-deps)"
-done
+bench_require go git
 [[ -x /usr/lib/git-core/git-http-backend ]] || skip "git-http-backend is not installed (make test-deps)"
 
 tools=$(mktemp -d /tmp/bench-configrepo-tools.XXXXXX)

@@ -11,17 +11,11 @@ readonly title="## Synapse start-up: entrypoint overhead, readiness and memory (
 readonly runs=${SYNAPSE_BENCH_RUNS:-10}
 readonly starts=${SYNAPSE_BENCH_STARTS:-5}
 
-skip() {
-	printf '%s\n\nSkipped: %s.\n' "$title" "$*"
-	exit 0
-}
+# shellcheck source=../lib/bench.sh
+source scripts/lib/bench.sh
 
 [[ $(id -u) -eq 0 ]] || skip "needs root (overlay mounts, chroot, PID namespaces)"
-for tool in go git sh mount umount; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed (make test-deps)"
-done
-# shellcheck source=../lib/bench-runtime.sh
-source scripts/lib/bench-runtime.sh
+bench_require go git sh mount umount
 bench_runtime_tree
 version=$(cat "$tree/.synapse-version" 2>/dev/null || echo "?")
 

@@ -1,6 +1,20 @@
 # shellcheck shell=bash
-# Sourced by the benchmark scripts in scripts/bench.d that run the real Synapse. Expects a skip
-# function (print the section's title and why, exit 0).
+# Sourced by the benchmark scripts in scripts/bench.d. Each sets title (its section's heading)
+# before sourcing this.
+
+# skip prints the section with why it was skipped, and ends the script without failing make bench.
+skip() {
+	printf '%s\n\nSkipped: %s.\n' "$title" "$*"
+	exit 0
+}
+
+# bench_require TOOL...: skip unless every tool is on PATH.
+bench_require() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || skip "$tool is not installed (make test-deps)"
+	done
+}
 
 # bench_runtime_tree: set tree to the cached Synapse runtime tree (not printed: skip must run in
 # the script's own shell to end it). Building one takes minutes of downloads, which `make test`
